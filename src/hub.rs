@@ -204,6 +204,8 @@ pub(crate) struct Core {
     pub waiters: Arc<EventWaiters>,
     pub subscriptions: Vec<Subscription>,
     pub dispatcher: Dispatcher,
+    /// Fires when the hub starts shutting down (request/reply waits end early).
+    pub stopping: CancellationToken,
 }
 
 impl Core {
@@ -229,12 +231,16 @@ impl Core {
     }
 
     /// Stores events durably (all or nothing) and wakes the lanes that have new work.
-    pub async fn publish(&self, events: Vec<NewEvent>) -> Result<Vec<PublishOutcome>, StoreError> {
+    pub async fn publish(
+        &self,
+        events: Vec<NewEvent>,
+        now: Timestamp,
+    ) -> Result<Vec<PublishOutcome>, StoreError> {
         let clients: Vec<HashSet<String>> = events
             .iter()
             .map(|e| e.jobs.iter().map(|j| j.client.clone()).collect())
             .collect();
-        let outcomes = self.store.publish(events).await?;
+        let outcomes = self.store.publish(events, now).await?;
         let mut woken = HashSet::new();
         for (outcome, clients) in outcomes.iter().zip(clients) {
             if *outcome == PublishOutcome::Created {
@@ -299,6 +305,7 @@ impl Hub {
             waiters,
             subscriptions: config.subscriptions.clone(),
             dispatcher,
+            stopping: stop.clone(),
         });
         let retention = tokio::spawn(retention::run(
             store.clone(),

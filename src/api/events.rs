@@ -48,9 +48,10 @@ pub async fn publish(
         ingest::json_event(&body)?
     };
     let wait = ingest::prefer_wait(&headers)?;
-    let event = core.fan_out(request, core.clock.now());
+    let now = core.clock.now();
+    let event = core.fan_out(request, now);
     let id = event.id.clone();
-    let outcome = core.publish(vec![event]).await?;
+    let outcome = core.publish(vec![event], now).await?;
     let duplicate = outcome.first() == Some(&PublishOutcome::Duplicate);
 
     let Some(wait) = wait else {
@@ -121,6 +122,10 @@ async fn wait_for_deliveries(
         tokio::select! {
             _ = rung => {}
             _ = tokio::time::sleep_until(deadline) => {}
+            // Shutting down: answer with the status so far rather than hold up the exit.
+            _ = core.stopping.cancelled() => {
+                return core.store.event(id).await?.ok_or_else(|| ApiError::not_found(format!("event {id} not found")));
+            }
         }
     }
 }
@@ -144,7 +149,7 @@ pub async fn publish_batch(
     let now = core.clock.now();
     let events: Vec<_> = requests.into_iter().map(|r| core.fan_out(r, now)).collect();
     let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-    let outcomes = core.publish(events).await?;
+    let outcomes = core.publish(events, now).await?;
     let duplicates = outcomes
         .iter()
         .filter(|o| **o == PublishOutcome::Duplicate)

@@ -269,8 +269,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores events and their jobs durably, all or nothing. An event whose id exists
-    /// already is a [`PublishOutcome::Duplicate`] and creates nothing.
-    async fn publish(&self, events: Vec<NewEvent>) -> StoreResult<Vec<PublishOutcome>>;
+    /// already is a [`PublishOutcome::Duplicate`] and creates nothing. The jobs are due at
+    /// `now` (the event's own `created_at` may be any time the publisher chose).
+    async fn publish(
+        &self,
+        events: Vec<NewEvent>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<PublishOutcome>>;
 
     /// Leases due `pending` jobs of one client.
     async fn claim(&self, request: ClaimRequest) -> StoreResult<ClaimBatch>;

@@ -109,16 +109,20 @@ conformance!(
     bulk_retry_follows_the_filter,
     listings_are_newest_first_filtered_and_paginated,
     retention_prunes_only_what_has_expired,
+    jobs_are_due_at_publish_time_not_at_the_events_own_time,
 );
 
 async fn publishing_stores_the_event_and_its_jobs(store: Arc<dyn Store>) {
     let out = store
-        .publish(vec![event(
-            "e1",
-            Priority::High,
+        .publish(
+            vec![event(
+                "e1",
+                Priority::High,
+                T0,
+                &[("j1", "s1", "crm"), ("j2", "s2", "erp")],
+            )],
             T0,
-            &[("j1", "s1", "crm"), ("j2", "s2", "erp")],
-        )])
+        )
         .await
         .unwrap();
     assert_eq!(out, [PublishOutcome::Created]);
@@ -155,7 +159,7 @@ async fn publishing_stores_the_event_and_its_jobs(store: Arc<dyn Store>) {
     assert!(store.event("nope").await.unwrap().is_none());
     // An event no subscription matched is stored all the same.
     store
-        .publish(vec![event("lonely", Priority::Normal, T0, &[])])
+        .publish(vec![event("lonely", Priority::Normal, T0, &[])], T0)
         .await
         .unwrap();
     assert!(
@@ -171,18 +175,16 @@ async fn publishing_stores_the_event_and_its_jobs(store: Arc<dyn Store>) {
 
 async fn publishing_an_existing_id_creates_nothing(store: Arc<dyn Store>) {
     store
-        .publish(vec![event(
-            "e1",
-            Priority::Normal,
+        .publish(
+            vec![event("e1", Priority::Normal, T0, &[("j1", "s", "crm")])],
             T0,
-            &[("j1", "s", "crm")],
-        )])
+        )
         .await
         .unwrap();
     let mut again = event("e1", Priority::Low, at(5), &[("j9", "s", "crm")]);
     again.topic = "other.topic".into();
     assert_eq!(
-        store.publish(vec![again]).await.unwrap(),
+        store.publish(vec![again], T0).await.unwrap(),
         [PublishOutcome::Duplicate]
     );
     let detail = store.event("e1").await.unwrap().unwrap();
@@ -196,12 +198,10 @@ async fn publishing_an_existing_id_creates_nothing(store: Arc<dyn Store>) {
 
 async fn a_batch_is_stored_whole_or_not_at_all(store: Arc<dyn Store>) {
     store
-        .publish(vec![event(
-            "e0",
-            Priority::Normal,
+        .publish(
+            vec![event("e0", Priority::Normal, T0, &[("taken", "s", "crm")])],
             T0,
-            &[("taken", "s", "crm")],
-        )])
+        )
         .await
         .unwrap();
     // The second event reuses a job id, which the store must refuse; the first must not stay.
@@ -209,13 +209,13 @@ async fn a_batch_is_stored_whole_or_not_at_all(store: Arc<dyn Store>) {
         event("e1", Priority::Normal, T0, &[("j1", "s", "crm")]),
         event("e2", Priority::Normal, T0, &[("taken", "s", "crm")]),
     ];
-    assert!(store.publish(batch).await.is_err());
+    assert!(store.publish(batch, T0).await.is_err());
     assert!(store.event("e1").await.unwrap().is_none());
     assert!(store.job("j1").await.unwrap().is_none());
     // And the store still works afterwards.
     assert_eq!(
         store
-            .publish(vec![event("e3", Priority::Normal, T0, &[])])
+            .publish(vec![event("e3", Priority::Normal, T0, &[])], T0)
             .await
             .unwrap(),
         [PublishOutcome::Created]
@@ -224,13 +224,16 @@ async fn a_batch_is_stored_whole_or_not_at_all(store: Arc<dyn Store>) {
 
 async fn claims_take_higher_priority_first_then_oldest(store: Arc<dyn Store>) {
     store
-        .publish(vec![
-            event("low", Priority::Low, at(0), &[("j-low", "s", "crm")]),
-            event("n1", Priority::Normal, at(1), &[("j-n1", "s", "crm")]),
-            event("high", Priority::High, at(2), &[("j-high", "s", "crm")]),
-            event("n2", Priority::Normal, at(3), &[("j-n2", "s", "crm")]),
-            event("other", Priority::High, at(0), &[("j-other", "s", "erp")]),
-        ])
+        .publish(
+            vec![
+                event("low", Priority::Low, at(0), &[("j-low", "s", "crm")]),
+                event("n1", Priority::Normal, at(1), &[("j-n1", "s", "crm")]),
+                event("high", Priority::High, at(2), &[("j-high", "s", "crm")]),
+                event("n2", Priority::Normal, at(3), &[("j-n2", "s", "crm")]),
+                event("other", Priority::High, at(0), &[("j-other", "s", "erp")]),
+            ],
+            T0,
+        )
         .await
         .unwrap();
     let batch = store.claim(claim("crm", 3, at(10), 30)).await.unwrap();
@@ -268,12 +271,10 @@ async fn claims_take_higher_priority_first_then_oldest(store: Arc<dyn Store>) {
 
 async fn claims_skip_jobs_not_yet_due_and_report_the_next(store: Arc<dyn Store>) {
     store
-        .publish(vec![event(
-            "e1",
-            Priority::Normal,
-            at(0),
-            &[("j1", "s", "crm")],
-        )])
+        .publish(
+            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
+            T0,
+        )
         .await
         .unwrap();
     let job = store
@@ -311,12 +312,10 @@ async fn claims_skip_jobs_not_yet_due_and_report_the_next(store: Arc<dyn Store>)
 
 async fn completions_are_fenced_by_the_lease_token(store: Arc<dyn Store>) {
     store
-        .publish(vec![event(
-            "e1",
-            Priority::Normal,
-            at(0),
-            &[("j1", "s", "crm")],
-        )])
+        .publish(
+            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
+            T0,
+        )
         .await
         .unwrap();
     let job = store
@@ -363,12 +362,10 @@ async fn completions_are_fenced_by_the_lease_token(store: Arc<dyn Store>) {
 
 async fn a_stalled_worker_cannot_overwrite_its_successor(store: Arc<dyn Store>) {
     store
-        .publish(vec![event(
-            "e1",
-            Priority::Normal,
-            at(0),
-            &[("j1", "s", "crm")],
-        )])
+        .publish(
+            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
+            T0,
+        )
         .await
         .unwrap();
     let stalled = store
@@ -441,12 +438,10 @@ async fn a_stalled_worker_cannot_overwrite_its_successor(store: Arc<dyn Store>) 
 
 async fn released_jobs_are_pending_again_unattempted(store: Arc<dyn Store>) {
     store
-        .publish(vec![event(
-            "e1",
-            Priority::Normal,
-            at(0),
-            &[("j1", "s", "crm")],
-        )])
+        .publish(
+            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
+            T0,
+        )
         .await
         .unwrap();
     let job = store
@@ -481,12 +476,10 @@ async fn released_jobs_are_pending_again_unattempted(store: Arc<dyn Store>) {
 
 async fn operators_retry_dead_jobs_with_a_fresh_window(store: Arc<dyn Store>) {
     store
-        .publish(vec![event(
-            "e1",
-            Priority::Normal,
-            at(0),
-            &[("j1", "s", "crm")],
-        )])
+        .publish(
+            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
+            T0,
+        )
         .await
         .unwrap();
     assert!(
@@ -540,12 +533,15 @@ async fn operators_retry_dead_jobs_with_a_fresh_window(store: Arc<dyn Store>) {
 
 async fn only_pending_jobs_can_be_cancelled(store: Arc<dyn Store>) {
     store
-        .publish(vec![event(
-            "e1",
-            Priority::Normal,
-            at(0),
-            &[("j1", "s", "crm"), ("j2", "s2", "crm")],
-        )])
+        .publish(
+            vec![event(
+                "e1",
+                Priority::Normal,
+                at(0),
+                &[("j1", "s", "crm"), ("j2", "s2", "crm")],
+            )],
+            T0,
+        )
         .await
         .unwrap();
     let cancelled = store
@@ -593,7 +589,7 @@ async fn bulk_retry_follows_the_filter(store: Arc<dyn Store>) {
             &[(&format!("j{i}"), "s", client)],
         ));
     }
-    store.publish(events).await.unwrap();
+    store.publish(events, T0).await.unwrap();
     for client in ["crm", "erp"] {
         for job in store
             .claim(claim(client, 10, at(0), 30))
@@ -648,12 +644,15 @@ async fn bulk_retry_follows_the_filter(store: Arc<dyn Store>) {
 async fn listings_are_newest_first_filtered_and_paginated(store: Arc<dyn Store>) {
     for i in 0..5 {
         store
-            .publish(vec![event(
-                &format!("e{i}"),
-                Priority::Normal,
-                at(i),
-                &[(&format!("j{i}"), "s", if i == 2 { "erp" } else { "crm" })],
-            )])
+            .publish(
+                vec![event(
+                    &format!("e{i}"),
+                    Priority::Normal,
+                    at(i),
+                    &[(&format!("j{i}"), "s", if i == 2 { "erp" } else { "crm" })],
+                )],
+                T0,
+            )
             .await
             .unwrap();
     }
@@ -727,23 +726,26 @@ async fn listings_are_newest_first_filtered_and_paginated(store: Arc<dyn Store>)
 
 async fn retention_prunes_only_what_has_expired(store: Arc<dyn Store>) {
     store
-        .publish(vec![
-            event("old-ok", Priority::Normal, at(0), &[("j-ok", "s", "crm")]),
-            event(
-                "old-dead",
-                Priority::Normal,
-                at(0),
-                &[("j-dead", "s", "crm")],
-            ),
-            event(
-                "old-pending",
-                Priority::Normal,
-                at(0),
-                &[("j-pending", "s", "erp")],
-            ),
-            event("old-none", Priority::Normal, at(0), &[]),
-            event("new-none", Priority::Normal, at(500), &[]),
-        ])
+        .publish(
+            vec![
+                event("old-ok", Priority::Normal, at(0), &[("j-ok", "s", "crm")]),
+                event(
+                    "old-dead",
+                    Priority::Normal,
+                    at(0),
+                    &[("j-dead", "s", "crm")],
+                ),
+                event(
+                    "old-pending",
+                    Priority::Normal,
+                    at(0),
+                    &[("j-pending", "s", "erp")],
+                ),
+                event("old-none", Priority::Normal, at(0), &[]),
+                event("new-none", Priority::Normal, at(500), &[]),
+            ],
+            T0,
+        )
         .await
         .unwrap();
     let jobs = store.claim(claim("crm", 2, at(1), 30)).await.unwrap().jobs;
@@ -806,4 +808,19 @@ async fn retention_prunes_only_what_has_expired(store: Arc<dyn Store>) {
     };
     assert_eq!(store.prune(later, 100).await.unwrap().jobs, 1);
     assert!(store.event("old-dead").await.unwrap().is_none());
+}
+
+/// Jobs are due when the event is published, whatever `created_at` the publisher gave it.
+async fn jobs_are_due_at_publish_time_not_at_the_events_own_time(store: Arc<dyn Store>) {
+    let future = at(3600);
+    store
+        .publish(
+            vec![event("e1", Priority::Normal, future, &[("j1", "s", "crm")])],
+            at(0),
+        )
+        .await
+        .unwrap();
+    let batch = store.claim(claim("crm", 1, at(0), 30)).await.unwrap();
+    assert_eq!(batch.jobs.len(), 1);
+    assert_eq!(batch.jobs[0].event.created_at, future);
 }

@@ -189,9 +189,13 @@ pub(crate) fn filter_sql(filter: &JobFilter, values: &mut Vec<rusqlite::types::V
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn publish(&self, events: Vec<NewEvent>) -> StoreResult<Vec<PublishOutcome>> {
+    async fn publish(
+        &self,
+        events: Vec<NewEvent>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<PublishOutcome>> {
         self.writer
-            .write(move |conn| ops::publish(conn, &events))
+            .write(move |conn| ops::publish(conn, &events, now))
             .await
     }
 

@@ -11,7 +11,11 @@ use crate::store::{
     Lease, NewEvent, PruneCutoffs, PruneReport, PublishOutcome, StoreError, StoreResult,
 };
 
-pub fn publish(conn: &Connection, events: &[NewEvent]) -> StoreResult<Vec<PublishOutcome>> {
+pub fn publish(
+    conn: &Connection,
+    events: &[NewEvent],
+    now: Timestamp,
+) -> StoreResult<Vec<PublishOutcome>> {
     let mut insert_event = conn
         .prepare_cached(
             "INSERT INTO events (id, topic, key, data, attributes, priority, created_at)
@@ -26,6 +30,7 @@ pub fn publish(conn: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Publis
         )
         .map_err(sql_error)?;
     let mut outcomes = Vec::with_capacity(events.len());
+    let now = micros(now);
     for event in events {
         let created = micros(event.created_at);
         let inserted = insert_event
@@ -53,7 +58,7 @@ pub fn publish(conn: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Publis
                     event.topic,
                     event.key,
                     event.priority.rank(),
-                    created,
+                    now,
                 ])
                 .map_err(sql_error)?;
         }
