@@ -15,6 +15,14 @@ use super::wire::{EventDocument, all_terminal};
 use crate::hub::Core;
 use crate::store::{EventDetail, PublishOutcome};
 
+/// The event with its deliveries, or a 404.
+async fn load_event(core: &Core, id: &str) -> Result<EventDetail, ApiError> {
+    core.store
+        .event(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("event {id} not found")))
+}
+
 fn status_url(id: &str) -> String {
     format!("/v1/events/{id}")
 }
@@ -111,11 +119,7 @@ async fn wait_for_deliveries(
         let rung = waiter.bell.notified();
         tokio::pin!(rung);
         rung.as_mut().enable();
-        let detail = core
-            .store
-            .event(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("event {id} not found")))?;
+        let detail = load_event(core, id).await?;
         if all_terminal(&detail) || tokio::time::Instant::now() >= deadline {
             return Ok(detail);
         }
@@ -124,7 +128,7 @@ async fn wait_for_deliveries(
             _ = tokio::time::sleep_until(deadline) => {}
             // Shutting down: answer with the status so far rather than hold up the exit.
             _ = core.stopping.cancelled() => {
-                return core.store.event(id).await?.ok_or_else(|| ApiError::not_found(format!("event {id} not found")));
+                return load_event(core, id).await;
             }
         }
     }
@@ -165,10 +169,6 @@ pub async fn show(
     State(core): State<Arc<Core>>,
     Segment(id): Segment,
 ) -> Result<Response, ApiError> {
-    let detail = core
-        .store
-        .event(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("event {id} not found")))?;
+    let detail = load_event(&core, &id).await?;
     Ok(Json(EventDocument::from(&detail)).into_response())
 }

@@ -81,6 +81,10 @@ fn done(
     }
 }
 
+fn ids(page: &ferry::store::Page<ferry::store::JobRecord>) -> Vec<&str> {
+    page.items.iter().map(|j| j.id.as_str()).collect()
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite_store {
@@ -660,38 +664,17 @@ async fn listings_are_newest_first_filtered_and_paginated(store: Arc<dyn Store>)
         .list_jobs(JobFilter::default(), 2, None)
         .await
         .unwrap();
-    assert_eq!(
-        first
-            .items
-            .iter()
-            .map(|j| j.id.as_str())
-            .collect::<Vec<_>>(),
-        ["j4", "j3"]
-    );
+    assert_eq!(ids(&first), ["j4", "j3"]);
     let second = store
         .list_jobs(JobFilter::default(), 2, first.next)
         .await
         .unwrap();
-    assert_eq!(
-        second
-            .items
-            .iter()
-            .map(|j| j.id.as_str())
-            .collect::<Vec<_>>(),
-        ["j2", "j1"]
-    );
+    assert_eq!(ids(&second), ["j2", "j1"]);
     let third = store
         .list_jobs(JobFilter::default(), 2, second.next)
         .await
         .unwrap();
-    assert_eq!(
-        third
-            .items
-            .iter()
-            .map(|j| j.id.as_str())
-            .collect::<Vec<_>>(),
-        ["j0"]
-    );
+    assert_eq!(ids(&third), ["j0"]);
     assert_eq!(third.next, None);
     let crm = store
         .list_jobs(
@@ -705,10 +688,7 @@ async fn listings_are_newest_first_filtered_and_paginated(store: Arc<dyn Store>)
         )
         .await
         .unwrap();
-    assert_eq!(
-        crm.items.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
-        ["j3"]
-    );
+    assert_eq!(ids(&crm), ["j3"]);
     let none = store
         .list_jobs(
             JobFilter {
