@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -80,11 +81,40 @@ struct State {
     received: Vec<Recorded>,
 }
 
+/// Counters about the connections and requests the destination has seen.
+#[derive(Default)]
+struct Counters {
+    /// TCP connections accepted so far.
+    connections: AtomicUsize,
+    /// Requests being answered right now (arrived, reply not yet sent).
+    in_flight: AtomicUsize,
+    /// The most requests that were ever being answered at once.
+    max_in_flight: AtomicUsize,
+}
+
+/// One request being answered; leaving (even by cancellation) takes it off the count.
+struct InFlight(Arc<Counters>);
+
+impl InFlight {
+    fn enter(counters: Arc<Counters>) -> InFlight {
+        let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(counters)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[derive(Clone)]
 pub struct Destination {
     pub base: String,
     state: Arc<Mutex<State>>,
     arrived: Arc<Notify>,
+    counters: Arc<Counters>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
 
@@ -97,7 +127,8 @@ impl Destination {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(Mutex::new(State::default()));
         let arrived = Arc::new(Notify::new());
-        let (s, a) = (state.clone(), arrived.clone());
+        let counters = Arc::new(Counters::default());
+        let (s, a, c) = (state.clone(), arrived.clone(), counters.clone());
         let task = tokio::spawn(async move {
             // Connections live in this set, so stopping the destination drops them all.
             let mut connections = tokio::task::JoinSet::new();
@@ -106,11 +137,14 @@ impl Destination {
                     continue;
                 };
                 while connections.try_join_next().is_some() {}
-                let (s, a) = (s.clone(), a.clone());
+                c.connections.fetch_add(1, Ordering::SeqCst);
+                let (s, a, c) = (s.clone(), a.clone(), c.clone());
                 connections.spawn(async move {
                     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let (s, a) = (s.clone(), a.clone());
+                        let (s, a, c) = (s.clone(), a.clone(), c.clone());
                         async move {
+                            // Counted until the reply is sent, or the request abandoned.
+                            let in_flight = InFlight::enter(c.clone());
                             let (parts, body) = req.into_parts();
                             let body = body
                                 .collect()
@@ -139,6 +173,7 @@ impl Destination {
                             if !reply.delay.is_zero() {
                                 tokio::time::sleep(reply.delay).await;
                             }
+                            drop(in_flight);
                             let mut response =
                                 http::Response::new(Full::new(Bytes::from(reply.body)));
                             *response.status_mut() =
@@ -163,6 +198,7 @@ impl Destination {
             base,
             state,
             arrived,
+            counters,
             task: Arc::new(task),
         }
     }
@@ -203,6 +239,16 @@ impl Destination {
                 );
             }
         }
+    }
+
+    /// How many TCP connections the destination has accepted so far.
+    pub fn connections(&self) -> usize {
+        self.counters.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most requests that were ever in flight at once (arrived, not yet answered).
+    pub fn max_in_flight(&self) -> usize {
+        self.counters.max_in_flight.load(Ordering::SeqCst)
     }
 
     /// Stops accepting connections (the API goes down).
