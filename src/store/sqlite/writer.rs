@@ -52,18 +52,25 @@ where
     }
 }
 
+/// Runs one statement of transaction control from the statement cache: these run for
+/// every operation, and parsing them each time showed in profiles.
+fn control(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(sql_error)
+}
+
 fn in_savepoint<T>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT op").map_err(sql_error)?;
+    control(conn, "SAVEPOINT op")?;
     let result = work(conn);
-    let end = if result.is_ok() {
-        "RELEASE op"
-    } else {
-        "ROLLBACK TO op; RELEASE op"
-    };
-    conn.execute_batch(end).map_err(sql_error)?;
+    if result.is_err() {
+        control(conn, "ROLLBACK TO op")?;
+    }
+    control(conn, "RELEASE op")?;
     result
 }
 
@@ -120,14 +127,16 @@ fn run(conn: Connection, mut ops: mpsc::Receiver<Box<dyn WriteOp>>) {
 }
 
 fn commit_group(conn: &Connection, batch: &mut [Box<dyn WriteOp>]) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
+    control(conn, "BEGIN IMMEDIATE")?;
     for op in batch.iter_mut() {
         op.apply(conn);
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
+    if let Err(e) = control(conn, "COMMIT") {
         // A failed COMMIT may leave the transaction open (SQLITE_BUSY, SQLITE_FULL).
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(sql_error(e));
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return Err(e);
     }
     Ok(())
 }
