@@ -61,7 +61,7 @@ pub async fn run(
     if args.events == 0 || args.concurrency == 0 {
         bail!("--events and --concurrency must be at least 1");
     }
-    if args.rate.is_some_and(|r| !(r > 0.0)) {
+    if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         bail!("--rate must be above zero");
     }
     let start = Instant::now();

@@ -223,7 +223,7 @@ fn validate_server(raw: &RawServer, problems: &mut Problems) -> ServerConfig {
     let max_body = match raw.max_body.as_deref() {
         None => 1 << 20,
         Some(text) => match parse_size(text) {
-            Ok(n) if n >= 1024 && n <= (1 << 30) => n as usize,
+            Ok(n) if (1024..=(1 << 30)).contains(&n) => n as usize,
             Ok(_) => {
                 problems.add("server.max_body", "must be between 1KiB and 1GiB");
                 1 << 20
@@ -465,34 +465,32 @@ fn validate_client(
         .enumerate()
         .filter_map(|(i, rule)| validate_rule(rule, &format!("{path}.classify.{i}"), problems))
         .collect();
-    if let Some(rate) = &raw.rate {
-        if problems
+    if let Some(rate) = &raw.rate
+        && problems
             .check(&format!("{path}.rate"), parse_per_period(rate))
             .is_some()
-        {
-            not_yet_active.push(format!(
-                "{path}.rate: rate limits come with the client-control work"
-            ));
-        }
+    {
+        not_yet_active.push(format!(
+            "{path}.rate: rate limits come with the client-control work"
+        ));
     }
-    if let Some(budget) = &raw.budget {
-        if problems
+    if let Some(budget) = &raw.budget
+        && problems
             .check(&format!("{path}.budget"), parse_per_period(budget))
             .is_some()
-        {
-            not_yet_active.push(format!(
-                "{path}.budget: attempt budgets come with the client-control work"
-            ));
-        }
+    {
+        not_yet_active.push(format!(
+            "{path}.budget: attempt budgets come with the client-control work"
+        ));
     }
     if let Some(outage) = &raw.outage {
-        if let Some(n) = outage.after_failures {
-            if n < 1 {
-                problems.add(
-                    format!("{path}.outage.after_failures"),
-                    "must be at least 1",
-                );
-            }
+        if let Some(n) = outage.after_failures
+            && n < 1
+        {
+            problems.add(
+                format!("{path}.outage.after_failures"),
+                "must be at least 1",
+            );
         }
         for (i, p) in outage.pauses.iter().flatten().enumerate() {
             duration_or(
@@ -804,13 +802,13 @@ fn validate_resync(raw: &RawResync, path: &str, problems: &mut Problems) {
         ("next", &raw.next),
         ("key", &raw.key),
     ] {
-        if let Some(p) = value {
-            if !(p.is_empty() || p.starts_with('/')) {
-                problems.add(
-                    format!("{path}.{field}"),
-                    format!("{p:?} is not a JSON pointer like \"/items\""),
-                );
-            }
+        if let Some(p) = value
+            && !(p.is_empty() || p.starts_with('/'))
+        {
+            problems.add(
+                format!("{path}.{field}"),
+                format!("{p:?} is not a JSON pointer like \"/items\""),
+            );
         }
     }
     if let Some(url) = &raw.url {
@@ -819,10 +817,10 @@ fn validate_resync(raw: &RawResync, path: &str, problems: &mut Problems) {
     if let Some(auth) = &raw.auth {
         validate_outbound_auth(auth, &format!("{path}.auth"), problems);
     }
-    if let Some(topic) = &raw.topic {
-        if let Err(e) = ferry_domain::event::validate_topic(topic) {
-            problems.add(format!("{path}.topic"), e.message);
-        }
+    if let Some(topic) = &raw.topic
+        && let Err(e) = ferry_domain::event::validate_topic(topic)
+    {
+        problems.add(format!("{path}.topic"), e.message);
     }
 }
 

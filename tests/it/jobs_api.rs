@@ -354,7 +354,8 @@ async fn the_list_is_newest_first_and_every_filter_selects_exactly_its_jobs() {
     }
 
     // Each filter, alone and combined, selects exactly the matching jobs, still newest first.
-    let filters: Vec<(&str, Box<dyn Fn(&Known) -> bool>)> = vec![
+    type Selects = Box<dyn Fn(&Known) -> bool>;
+    let filters: Vec<(&str, Selects)> = vec![
         ("state=succeeded", Box::new(|k| k.state == "succeeded")),
         ("state=pending", Box::new(|k| k.state == "pending")),
         ("state=dead", Box::new(|k| k.state == "dead")),
