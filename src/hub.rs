@@ -231,27 +231,37 @@ impl Core {
     }
 
     /// Stores events durably (all or nothing) and wakes the lanes that have new work.
+    ///
+    /// Runs as its own task: if the publisher hangs up meanwhile, the write still
+    /// completes and the lanes are still woken (rather than finding the jobs on their slow
+    /// re-check).
     pub async fn publish(
-        &self,
+        self: &Arc<Self>,
         events: Vec<NewEvent>,
         now: Timestamp,
     ) -> Result<Vec<PublishOutcome>, StoreError> {
-        let clients: Vec<HashSet<String>> = events
-            .iter()
-            .map(|e| e.jobs.iter().map(|j| j.client.clone()).collect())
-            .collect();
-        let outcomes = self.store.publish(events, now).await?;
-        let mut woken = HashSet::new();
-        for (outcome, clients) in outcomes.iter().zip(clients) {
-            if *outcome == PublishOutcome::Created {
-                for client in clients {
-                    if woken.insert(client.clone()) {
-                        self.dispatcher.wake(&client);
+        let core = self.clone();
+        let publishing = tokio::spawn(async move {
+            let clients: Vec<HashSet<String>> = events
+                .iter()
+                .map(|e| e.jobs.iter().map(|j| j.client.clone()).collect())
+                .collect();
+            let outcomes = core.store.publish(events, now).await?;
+            let mut woken = HashSet::new();
+            for (outcome, clients) in outcomes.iter().zip(clients) {
+                if *outcome == PublishOutcome::Created {
+                    for client in clients {
+                        if woken.insert(client.clone()) {
+                            core.dispatcher.wake(&client);
+                        }
                     }
                 }
             }
-        }
-        Ok(outcomes)
+            Ok(outcomes)
+        });
+        publishing
+            .await
+            .map_err(|e| StoreError::Database(format!("the publish task failed: {e}")))?
     }
 }
 
@@ -323,7 +333,19 @@ impl Hub {
             );
             stop_serving.cancel();
         });
-        let served = serving.await;
+        // Graceful shutdown waits for every connection to close; a client that never
+        // finishes its request must not keep the hub up, so the wait is bounded.
+        let grace = config.server.shutdown_grace;
+        let served = tokio::select! {
+            served = serving => served,
+            _ = async {
+                stop.cancelled().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("connections still open after the shutdown grace period were dropped");
+                Ok(())
+            }
+        };
         // The API may have ended on an error rather than the signal: stop the rest too.
         stop.cancel();
         core.dispatcher.stopped().await;

@@ -28,7 +28,7 @@ impl Sweeper {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             let full = self.sweep_once().await;
-            if full {
+            if full && !shutdown.is_cancelled() {
                 continue;
             }
             tokio::select! {
@@ -78,7 +78,12 @@ impl Sweeper {
                     }
                 }
             }
-            Err(e) => tracing::error!(error = %e, "recording expired leases failed"),
+            Err(e) => {
+                // Not "more may be waiting": with the store failing, retrying at once
+                // would only spin. The next sweep tries again.
+                tracing::error!(error = %e, "recording expired leases failed");
+                return false;
+            }
         }
         expired.len() == BATCH
     }

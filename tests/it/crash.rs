@@ -775,3 +775,33 @@ async fn serve_reads_ferry_toml_and_the_environment_overrides_it() {
         .unwrap_or_else(|log| panic!("ferry serve --no-migrate {log}"));
     assert_eq!(serve.terminate().await.code(), Some(0));
 }
+
+/// A client that sends half a request and then goes quiet must not keep `ferry serve`
+/// up after SIGTERM: connections still open after the grace period are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_is_not_held_up_by_a_half_sent_request() {
+    use tokio::io::AsyncWriteExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[server]\nshutdown_grace = \"1s\"\n");
+    let mut hub = ServeProcess::start(dir.path(), &config, &[]).await;
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", hub.port))
+        .await
+        .unwrap();
+    stalled
+        .write_all(b"POST /v1/events HTTP/1.1\r\nhost: ferry\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"topic\":")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || hub.sigterm())
+        .await
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+}

@@ -282,3 +282,102 @@ impl Store for SqliteStore {
         self.writer.write(|_| Ok(())).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ferry_domain::Priority;
+
+    use super::*;
+    use crate::store::NewJob;
+
+    fn big_event(id: usize) -> NewEvent {
+        NewEvent {
+            id: format!("e{id}"),
+            topic: "t".into(),
+            key: None,
+            data: format!("\"{}\"", "x".repeat(20_000)),
+            attributes: BTreeMap::new(),
+            priority: Priority::Normal,
+            created_at: Timestamp::UNIX_EPOCH,
+            jobs: vec![NewJob {
+                id: format!("j{id}"),
+                subscription: "s".into(),
+                client: "c".into(),
+            }],
+        }
+    }
+
+    /// A full disk (SQLITE_FULL, here from `max_page_count`) is `Unavailable` (503), loses
+    /// nothing that was acknowledged, writes nothing half, and heals when space returns.
+    #[tokio::test]
+    async fn a_full_disk_fails_writes_cleanly_and_heals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("full.db"), Options { migrate: true })
+            .await
+            .unwrap();
+        let pages: i64 = store
+            .writer
+            .write(|c| {
+                c.query_row("PRAGMA page_count", [], |r| r.get(0))
+                    .map_err(sql_error)
+            })
+            .await
+            .unwrap();
+        store
+            .writer
+            .write(move |c| {
+                c.query_row(
+                    &format!("PRAGMA max_page_count = {}", pages + 30),
+                    [],
+                    |_| Ok(()),
+                )
+                .map_err(sql_error)
+            })
+            .await
+            .unwrap();
+        let mut stored = Vec::new();
+        let mut refused = None;
+        for i in 0..100 {
+            match store
+                .publish(vec![big_event(i)], Timestamp::UNIX_EPOCH)
+                .await
+            {
+                Ok(_) => stored.push(i),
+                Err(e) => {
+                    refused = Some((i, e));
+                    break;
+                }
+            }
+        }
+        let (failed, error) = refused.expect("the database filled up");
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+        assert!(!stored.is_empty());
+        for i in &stored {
+            assert!(
+                store.event(&format!("e{i}")).await.unwrap().is_some(),
+                "acknowledged event {i} is kept"
+            );
+        }
+        assert!(
+            store.event(&format!("e{failed}")).await.unwrap().is_none(),
+            "nothing half-written"
+        );
+        assert!(store.job(&format!("j{failed}")).await.unwrap().is_none());
+        // Space comes back: writes work again.
+        store
+            .writer
+            .write(|c| {
+                c.query_row("PRAGMA max_page_count = 1000000", [], |_| Ok(()))
+                    .map_err(sql_error)
+            })
+            .await
+            .unwrap();
+        store
+            .publish(vec![big_event(failed)], Timestamp::UNIX_EPOCH)
+            .await
+            .unwrap();
+        assert!(store.event(&format!("e{failed}")).await.unwrap().is_some());
+    }
+}

@@ -1,8 +1,9 @@
 //! The single writer: one thread owns the only read-write connection and applies every
 //! write in group commits. Whatever operations are queued when it wakes go into one
-//! transaction (each inside its own savepoint, so a failing operation rolls back alone),
+//! transaction (each inside its own savepoint, so an operation that fails is undone alone),
 //! then one `COMMIT` (one fsync) makes them all durable, and only then are their callers
-//! answered. At 1 write per transaction SQLite with `synchronous = FULL` manages a few
+//! answered. When the transaction itself is lost (SQLite rolls it back on a full disk or an
+//! I/O error) or cannot be trusted, the whole group fails and every caller is told so. At 1 write per transaction SQLite with `synchronous = FULL` manages a few
 //! thousand per second; grouped, it manages two orders of magnitude more.
 
 use std::thread::JoinHandle;
@@ -21,7 +22,9 @@ const QUEUE_DEPTH: usize = 8192;
 
 /// One queued write: applied inside the group transaction, answered after the commit.
 trait WriteOp: Send {
-    fn apply(&mut self, conn: &Connection);
+    /// Runs the operation in its own savepoint. The operation's own failure is kept for
+    /// its caller; an `Err` here means the group's transaction is lost.
+    fn apply(&mut self, conn: &Connection) -> Result<(), StoreError>;
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
 }
 
@@ -36,10 +39,23 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
 {
-    fn apply(&mut self, conn: &Connection) {
-        if let Some(work) = self.work.take() {
-            self.result = Some(in_savepoint(conn, work));
+    fn apply(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let Some(work) = self.work.take() else {
+            return Ok(());
+        };
+        control(conn, "SAVEPOINT op")?;
+        let result = work(conn);
+        if let Err(e) = &result {
+            // On some errors (SQLITE_FULL, SQLITE_IOERR) SQLite rolls the whole
+            // transaction back by itself: there is no savepoint left to return to.
+            if conn.is_autocommit() {
+                return Err(e.clone());
+            }
+            control(conn, "ROLLBACK TO op")?;
         }
+        control(conn, "RELEASE op")?;
+        self.result = Some(result);
+        Ok(())
     }
 
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
@@ -59,19 +75,6 @@ fn control(conn: &Connection, sql: &str) -> Result<(), StoreError> {
         .and_then(|mut statement| statement.execute([]))
         .map(drop)
         .map_err(sql_error)
-}
-
-fn in_savepoint<T>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> StoreResult<T>,
-) -> StoreResult<T> {
-    control(conn, "SAVEPOINT op")?;
-    let result = work(conn);
-    if result.is_err() {
-        control(conn, "ROLLBACK TO op")?;
-    }
-    control(conn, "RELEASE op")?;
-    result
 }
 
 #[derive(Clone)]
@@ -129,14 +132,22 @@ fn run(conn: Connection, mut ops: mpsc::Receiver<Box<dyn WriteOp>>) {
 fn commit_group(conn: &Connection, batch: &mut [Box<dyn WriteOp>]) -> Result<(), StoreError> {
     control(conn, "BEGIN IMMEDIATE")?;
     for op in batch.iter_mut() {
-        op.apply(conn);
+        if let Err(e) = op.apply(conn) {
+            abandon(conn);
+            return Err(e);
+        }
     }
     if let Err(e) = control(conn, "COMMIT") {
-        // A failed COMMIT may leave the transaction open (SQLITE_BUSY, SQLITE_FULL).
-        if !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+        abandon(conn);
         return Err(e);
     }
     Ok(())
+}
+
+/// Rolls back whatever is left of the group's transaction.
+fn abandon(conn: &Connection) {
+    // A failed statement may leave the transaction open (SQLITE_BUSY, SQLITE_FULL).
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
 }
