@@ -29,6 +29,15 @@ struct EventJson<'a> {
     created_at: Option<String>,
 }
 
+/// Data must read back as a JSON value, not only pass the grammar: numbers out of range
+/// (`1e400`) and lone surrogates (`"\ud800"`) are refused here rather than turning into
+/// something else on the way out.
+fn check_data(prefix: &str, raw: &str) -> Result<(), ApiError> {
+    serde_json::from_str::<serde_json::Value>(raw)
+        .map(drop)
+        .map_err(|e| invalid(prefix, format!("data: {e}")))
+}
+
 fn invalid(prefix: &str, message: impl std::fmt::Display) -> ApiError {
     ApiError::invalid(format!("{prefix}{message}"))
 }
@@ -59,6 +68,9 @@ fn validated(prefix: &str, raw: EventJson<'_>) -> Result<PublishRequest, ApiErro
             })
         })
         .transpose()?;
+    if let Some(data) = raw.data {
+        check_data(prefix, data.get())?;
+    }
     Ok(PublishRequest {
         id: raw.id,
         topic,
@@ -225,6 +237,7 @@ fn from_cloudevent(
         .into_iter()
         .filter(|(name, _)| !CE_CONSUMED.contains(&name.as_str()) && name != "priority")
         .collect();
+    check_data("", &data)?;
     Ok(PublishRequest {
         id: Some(id),
         topic,
@@ -366,6 +379,26 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn data_that_cannot_be_read_back_is_refused() {
+        for body in [
+            &br#"{"topic":"t","data":{"n":1e400}}"#[..],
+            br#"{"topic":"t","data":"\ud800"}"#,
+        ] {
+            let err = json_event(body).expect_err("refused");
+            assert_eq!(err.status.as_u16(), 422, "{}", err.message);
+            assert!(err.message.starts_with("data:"), "{}", err.message);
+        }
+        let ce = br#"{"specversion":"1.0","type":"t","source":"s","id":"1","data":{"n":-1e999}}"#;
+        assert_eq!(
+            structured_cloudevent(ce)
+                .expect_err("refused")
+                .status
+                .as_u16(),
+            422
+        );
     }
 
     #[test]

@@ -19,9 +19,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as PooledClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use minijinja::Environment;
 use serde::Serialize;
 
+use super::template::{Part, Place, Templates};
 use super::{Client, Delivery, DeliveryResult, MAX_RECORDED_BODY, signing};
 use crate::config::{ClientConfig, ClientKind, HttpClientConfig, OutboundAuth};
 use crate::envelope;
@@ -52,50 +52,9 @@ pub enum HttpClientError {
     Tls(String),
 }
 
-/// A part of the request that is either fixed text or a template to render.
-#[derive(Debug, Clone)]
-enum Part {
-    Fixed(String),
-    Template(String),
-}
-
-impl Part {
-    fn new(
-        env: &mut Environment<'static>,
-        client: &str,
-        name: String,
-        source: &str,
-    ) -> Result<Part, HttpClientError> {
-        if !source.contains("{{") && !source.contains("{%") {
-            return Ok(Part::Fixed(source.to_owned()));
-        }
-        env.add_template_owned(name.clone(), source.to_owned())
-            .map_err(|source| HttpClientError::Template {
-                client: client.to_owned(),
-                name: name.clone(),
-                source,
-            })?;
-        Ok(Part::Template(name))
-    }
-
-    fn render(&self, env: &Environment<'static>, ctx: &minijinja::Value) -> Result<String, String> {
-        match self {
-            Part::Fixed(text) => Ok(text.clone()),
-            Part::Template(name) => env
-                .get_template(name)
-                .and_then(|t| t.render(ctx))
-                .map_err(|e| format!("template {name} failed: {e}")),
-        }
-    }
-
-    fn is_template(&self) -> bool {
-        matches!(self, Part::Template(_))
-    }
-}
-
 pub struct HttpClient {
     name: String,
-    env: Environment<'static>,
+    templates: Templates,
     url: Part,
     method: Part,
     headers: Vec<(HeaderName, Part)>,
@@ -121,10 +80,18 @@ impl HttpClient {
         timeout: Duration,
         concurrency: usize,
     ) -> Result<HttpClient, HttpClientError> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let url = Part::new(&mut env, name, "url".into(), &config.url)?;
-        let method = Part::new(&mut env, name, "method".into(), &config.method)?;
+        let mut templates = Templates::new();
+        let mut add = |place: Place, part: String, source: &str| {
+            templates
+                .add(place, part.clone(), source)
+                .map_err(|source| HttpClientError::Template {
+                    client: name.to_owned(),
+                    name: part,
+                    source,
+                })
+        };
+        let url = add(Place::Url, "url".into(), &config.url)?;
+        let method = add(Place::Text, "method".into(), &config.method)?;
         let mut headers = Vec::with_capacity(config.headers.len());
         for (header, value) in &config.headers {
             let header_name = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
@@ -135,13 +102,13 @@ impl HttpClient {
             })?;
             headers.push((
                 header_name,
-                Part::new(&mut env, name, format!("headers.{header}"), value)?,
+                add(Place::Text, format!("headers.{header}"), value)?,
             ));
         }
         let body = config
             .body
             .as_deref()
-            .map(|b| Part::new(&mut env, name, "body".into(), b))
+            .map(|b| add(Place::Body, "body".into(), b))
             .transpose()?;
         let authorization = config
             .auth
@@ -173,7 +140,7 @@ impl HttpClient {
             || body.as_ref().is_some_and(Part::is_template);
         Ok(HttpClient {
             name: name.to_owned(),
-            env,
+            templates,
             url,
             method,
             headers,
@@ -188,11 +155,11 @@ impl HttpClient {
 
     fn build(&self, delivery: &Delivery<'_>) -> Result<Request<Full<Bytes>>, String> {
         let ctx = if self.needs_context {
-            template_context(delivery)
+            template_context(delivery)?
         } else {
             minijinja::Value::UNDEFINED
         };
-        let url = self.url.render(&self.env, &ctx)?;
+        let url = self.templates.render(&self.url, &ctx)?;
         let uri: Uri = url
             .trim()
             .parse()
@@ -200,11 +167,11 @@ impl HttpClient {
         if !matches!(uri.scheme_str(), Some("http" | "https")) {
             return Err(format!("the URL {url:?} is not http or https"));
         }
-        let method_text = self.method.render(&self.env, &ctx)?;
+        let method_text = self.templates.render(&self.method, &ctx)?;
         let method = Method::from_bytes(method_text.trim().as_bytes())
             .map_err(|_| format!("{method_text:?} is not an HTTP method"))?;
         let body: Bytes = match &self.body {
-            Some(part) => part.render(&self.env, &ctx)?.into(),
+            Some(part) => self.templates.render(part, &ctx)?.into(),
             None => envelope::to_json(delivery.event).into(),
         };
 
@@ -212,7 +179,7 @@ impl HttpClient {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         for (name, part) in &self.headers {
-            let value = part.render(&self.env, &ctx)?;
+            let value = self.templates.render(part, &ctx)?;
             let value = HeaderValue::from_str(&value)
                 .map_err(|_| format!("header {name} renders to an invalid value"))?;
             headers.insert(name.clone(), value);
@@ -337,10 +304,15 @@ struct EventContext<'a> {
     created_at: String,
 }
 
-fn template_context(delivery: &Delivery<'_>) -> minijinja::Value {
+/// What templates see. `event.data` is the parsed JSON, so numbers beyond 64-bit integers
+/// reach templates as doubles; the default body passes the data on byte for byte.
+fn template_context(delivery: &Delivery<'_>) -> Result<minijinja::Value, String> {
     let event = delivery.event;
-    let data = serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
-    minijinja::context! {
+    // Ingest only stores data that parses; should stored data ever not, the attempt fails
+    // rather than sending `null` in its place.
+    let data: serde_json::Value = serde_json::from_str(&event.data)
+        .map_err(|e| format!("the event's data cannot be read as JSON for the templates: {e}"))?;
+    Ok(minijinja::context! {
         event => minijinja::Value::from(minijinja::value::Serde(EventContext {
             id: &event.id,
             topic: &event.topic,
@@ -353,7 +325,7 @@ fn template_context(delivery: &Delivery<'_>) -> minijinja::Value {
         attempt => delivery.attempt,
         client => delivery.client,
         subscription => delivery.subscription,
-    }
+    })
 }
 
 /// `Retry-After` is either seconds or an HTTP date.

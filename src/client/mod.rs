@@ -11,6 +11,7 @@
 
 pub mod http;
 mod signing;
+mod template;
 
 use async_trait::async_trait;
 use bytes::Bytes;

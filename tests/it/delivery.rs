@@ -791,3 +791,70 @@ async fn a_refused_connection_is_transient_with_an_error_text() {
     );
     assert!(d["response"]["body"].is_null(), "no answer, no body: {d}");
 }
+
+/// Values inserted into the URL are percent-encoded: a key cannot add path segments, a
+/// query or a fragment, or change the host.
+#[tokio::test]
+async fn url_values_are_percent_encoded_so_a_key_cannot_steer_the_request() {
+    let dest = Destination::start().await;
+    let hub = TestHub::start(&config(
+        r#"
+        [clients.c]
+        url = "DEST/crm/{{ event.topic }}/{{ event.key }}"
+        [subscriptions.s]
+        topics = ["t"]
+        client = "c"
+        "#,
+        &[&dest],
+    ))
+    .await;
+    for key in ["../../admin?delete=1#x", "Ada Lovelace", "é/ü"] {
+        hub.publish(json!({"topic": "t", "key": key})).await;
+    }
+    let paths: Vec<String> = dest.wait_for(3).await.into_iter().map(|r| r.path).collect();
+    for want in [
+        "/crm/t/..%2F..%2Fadmin%3Fdelete%3D1%23x",
+        "/crm/t/Ada%20Lovelace",
+        "/crm/t/%C3%A9%2F%C3%BC",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == want),
+            "{want} not among {paths:?}"
+        );
+    }
+}
+
+/// An event without a key never reaches `/crm/t/none`: the URL cannot be rendered, and
+/// the attempt fails as permanent with a message that says why.
+#[tokio::test]
+async fn a_null_value_in_the_url_fails_the_attempt_instead_of_sending_none() {
+    let dest = Destination::start().await;
+    let hub = TestHub::start(&config(
+        r#"
+        [clients.c]
+        url = "DEST/crm/{{ event.key }}"
+        retry = { backoff = "50ms", permanent_window = "200ms" }
+        [subscriptions.s]
+        topics = ["t"]
+        client = "c"
+        "#,
+        &[&dest],
+    ))
+    .await;
+    let id = hub.publish(json!({"topic": "t", "data": 1})).await;
+    let doc = hub.wait_deliveries(&id, "dead").await;
+    let outcome = &doc["deliveries"][0]["last_outcome"];
+    assert_eq!(outcome["class"], "permanent");
+    assert!(
+        outcome["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("null"),
+        "{outcome}"
+    );
+    assert!(
+        dest.requests().is_empty(),
+        "nothing was sent: {:?}",
+        dest.requests().iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+}
