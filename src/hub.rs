@@ -324,6 +324,10 @@ impl Hub {
             stop.child_token(),
         ));
 
+        tokio::spawn(warn_about_orphans(
+            store.clone(),
+            config.clients.keys().cloned().collect(),
+        ));
         let router = api::router(core.clone(), config.server.max_body);
         let stop_serving = stop.clone();
         let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -354,5 +358,22 @@ impl Hub {
         }
         tracing::info!("stopped");
         served.map_err(HubError::Serve)
+    }
+}
+
+/// Jobs whose client is no longer configured wait until it is configured again; say so at
+/// start rather than let them sit unnoticed.
+async fn warn_about_orphans(store: Arc<dyn Store>, clients: HashSet<String>) {
+    match store.open_jobs_by_client().await {
+        Ok(open) => {
+            for (client, jobs) in open.into_iter().filter(|(c, _)| !clients.contains(c)) {
+                tracing::warn!(
+                    client = %client,
+                    jobs,
+                    "open jobs belong to a client that is not configured; they wait until it is configured again"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count open jobs per client"),
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_domain::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -38,8 +39,11 @@ pub async fn prune_all(
 ) -> PruneReport {
     let now = clock.now();
     let cutoffs = PruneCutoffs {
-        succeeded_before: now.saturating_sub(retention.succeeded).unwrap_or(now),
-        dead_before: now.saturating_sub(retention.dead).unwrap_or(now),
+        // Should the subtraction ever fail, prune nothing rather than everything.
+        succeeded_before: now
+            .saturating_sub(retention.succeeded)
+            .unwrap_or(Timestamp::MIN),
+        dead_before: now.saturating_sub(retention.dead).unwrap_or(Timestamp::MIN),
     };
     let mut total = PruneReport::default();
     while !stop.is_cancelled() {

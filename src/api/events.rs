@@ -76,7 +76,25 @@ pub async fn publish(
         };
         return Ok(with_location(status, &id, Json(body).into_response()));
     };
-    let detail = wait_for_deliveries(&core, &id, wait).await?;
+    let detail = match wait_for_deliveries(&core, &id, wait).await {
+        Ok(detail) => detail,
+        // The event is stored: whatever went wrong while waiting, the publisher gets its
+        // id and can ask later, rather than an error that suggests nothing was stored.
+        Err(e) => {
+            tracing::error!(event = %id, error = %e.message, "reading the event while waiting failed");
+            let body = Accepted {
+                id: &id,
+                status_url: status_url(&id),
+                duplicate,
+                document: None,
+            };
+            return Ok(with_location(
+                StatusCode::ACCEPTED,
+                &id,
+                Json(body).into_response(),
+            ));
+        }
+    };
     let finished = all_terminal(&detail);
     let status = if duplicate || finished {
         StatusCode::OK

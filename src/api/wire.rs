@@ -123,8 +123,8 @@ pub struct DeliveryJson<'a> {
     pub attempts: u32,
     pub next_attempt_at: Option<Timestamp>,
     pub last_outcome: Option<OutcomeJson<'a>>,
-    /// The latest attempt's answer; null before the first attempt.
-    pub response: Option<ResponseJson>,
+    /// The latest attempt's answer; its fields are null before the first answer.
+    pub response: ResponseJson,
 }
 
 impl<'a> From<&'a Delivery> for DeliveryJson<'a> {
@@ -137,10 +137,10 @@ impl<'a> From<&'a Delivery> for DeliveryJson<'a> {
             attempts: d.job.attempts,
             next_attempt_at: d.job.next_attempt_at,
             last_outcome: d.job.last_outcome.as_ref().map(Into::into),
-            response: d.last_attempt.as_ref().map(|a| ResponseJson {
-                status: a.status,
-                body: body_text(&a.body),
-            }),
+            response: ResponseJson {
+                status: d.last_attempt.as_ref().and_then(|a| a.status),
+                body: d.last_attempt.as_ref().and_then(|a| body_text(&a.body)),
+            },
         }
     }
 }

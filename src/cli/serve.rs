@@ -62,7 +62,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(
         clients = config.clients.len(),
         subscriptions = config.subscriptions.len(),
-        database = %config.storage.url,
+        database = %ferry::store::redact_url(&config.storage.url),
         "ferry listening on http://{address}"
     );
     hub.run(listener, shutdown_signal()).await?;
@@ -100,7 +100,10 @@ async fn shutdown_signal() {
 pub async fn migrate(args: StorageArgs) -> anyhow::Result<ExitCode> {
     let config = with_storage_overrides(load(args.config.as_deref())?, &args);
     let version = ferry::store::migrate(&config.storage.url).await?;
-    println!("{}: schema at version {version}", config.storage.url);
+    println!(
+        "{}: schema at version {version}",
+        ferry::store::redact_url(&config.storage.url)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

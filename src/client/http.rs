@@ -61,7 +61,6 @@ pub struct HttpClient {
     body: Option<Part>,
     signing_secret: Option<Vec<u8>>,
     authorization: Option<HeaderValue>,
-    timeout: Duration,
     needs_context: bool,
     pool: PooledClient<Connector, Full<Bytes>>,
 }
@@ -147,7 +146,6 @@ impl HttpClient {
             body,
             signing_secret: config.signing_secret.as_ref().map(|s| s.0.clone()),
             authorization,
-            timeout,
             needs_context,
             pool: pooled_client(timeout, concurrency)?,
         })
@@ -254,13 +252,9 @@ impl Client for HttpClient {
             // but the configuration may be fixed meanwhile: permanent, not unauthorized.
             Err(error) => return DeliveryResult::permanent(error),
         };
-        match tokio::time::timeout(self.timeout, self.send(request)).await {
-            Ok(result) => result,
-            Err(_) => DeliveryResult::transient(format!(
-                "timed out after {}",
-                humantime::format_duration(self.timeout)
-            )),
-        }
+        // The lane bounds the whole delivery by the client's timeout (the pool uses it
+        // to bound connecting too).
+        self.send(request).await
     }
 }
 

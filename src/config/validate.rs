@@ -81,6 +81,9 @@ fn one_line(text: &str) -> String {
         .join(" ")
 }
 
+/// Longer durations are surely typos, and would overflow time arithmetic somewhere.
+const MAX_DURATION: SignedDuration = SignedDuration::from_hours(100 * 365 * 24);
+
 fn duration_or(
     problems: &mut Problems,
     path: &str,
@@ -90,6 +93,10 @@ fn duration_or(
     match value {
         None => default,
         Some(text) => match parse_duration(text) {
+            Ok(d) if d > MAX_DURATION => {
+                problems.add(path, "must be at most 100 years");
+                default
+            }
             Ok(d) if d.is_positive() => d,
             Ok(_) => {
                 problems.add(path, "must be longer than zero");
@@ -138,7 +145,7 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> Config {
             "storage.url",
             format!(
                 "{:?} is neither sqlite://PATH nor postgres://…",
-                storage.url
+                crate::store::redact_url(&storage.url)
             ),
         );
     } else if storage.url == "sqlite://" {

@@ -158,7 +158,10 @@ impl Lane {
         mut in_flight: JoinSet<Finished>,
         mut leases: HashMap<tokio::task::Id, Lease>,
     ) {
-        let deadline = tokio::time::Instant::now() + self.grace;
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(self.grace)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
         while !in_flight.is_empty() {
             match tokio::time::timeout_at(deadline, in_flight.join_next_with_id()).await {
                 Ok(Some(Ok((id, _)))) => {

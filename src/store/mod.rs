@@ -318,8 +318,23 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `limit` expired jobs and events; call until the report is empty.
     async fn prune(&self, cutoffs: PruneCutoffs, limit: usize) -> StoreResult<PruneReport>;
 
+    /// How many jobs are open (pending or running), per client.
+    async fn open_jobs_by_client(&self) -> StoreResult<Vec<(String, u64)>>;
+
     /// Succeeds when the store can serve reads and writes.
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// A database URL fit for logs and messages: any user and password are masked.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 /// Opens the store a URL names, applying migrations when `migrate` is set (otherwise a
@@ -331,7 +346,7 @@ pub async fn open(url: &str, migrate: bool) -> StoreResult<std::sync::Arc<dyn St
                 .await?;
         return Ok(std::sync::Arc::new(store));
     }
-    Err(StoreError::UnsupportedUrl(url.to_owned()))
+    Err(StoreError::UnsupportedUrl(redact_url(url)))
 }
 
 /// Applies migrations and reports the schema version reached.
@@ -339,5 +354,24 @@ pub async fn migrate(url: &str) -> StoreResult<i64> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         return sqlite::migrate_file(std::path::Path::new(path)).await;
     }
-    Err(StoreError::UnsupportedUrl(url.to_owned()))
+    Err(StoreError::UnsupportedUrl(redact_url(url)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_lose_their_credentials_in_messages() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@db:5432/ferry"),
+            "postgres://***@db:5432/ferry"
+        );
+        assert_eq!(
+            super::redact_url("postgres://db/ferry?x=a@b"),
+            "postgres://db/ferry?x=a@b"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://ferry-data/ferry.db"),
+            "sqlite://ferry-data/ferry.db"
+        );
+    }
 }

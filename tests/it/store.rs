@@ -114,6 +114,7 @@ conformance!(
     listings_are_newest_first_filtered_and_paginated,
     retention_prunes_only_what_has_expired,
     jobs_are_due_at_publish_time_not_at_the_events_own_time,
+    bulk_retry_covers_any_number_of_jobs,
 );
 
 async fn publishing_stores_the_event_and_its_jobs(store: Arc<dyn Store>) {
@@ -161,6 +162,10 @@ async fn publishing_stores_the_event_and_its_jobs(store: Arc<dyn Store>) {
             .all(|d| d.job.attempts == 0 && d.last_attempt.is_none())
     );
     assert!(store.event("nope").await.unwrap().is_none());
+    assert_eq!(
+        store.open_jobs_by_client().await.unwrap(),
+        [("crm".to_owned(), 1), ("erp".to_owned(), 1)]
+    );
     // An event no subscription matched is stored all the same.
     store
         .publish(vec![event("lonely", Priority::Normal, T0, &[])], T0)
@@ -803,4 +808,57 @@ async fn jobs_are_due_at_publish_time_not_at_the_events_own_time(store: Arc<dyn 
     let batch = store.claim(claim("crm", 1, at(0), 30)).await.unwrap();
     assert_eq!(batch.jobs.len(), 1);
     assert_eq!(batch.jobs[0].event.created_at, future);
+}
+
+async fn bulk_retry_covers_any_number_of_jobs(store: Arc<dyn Store>) {
+    const N: usize = 2500; // more than any backend's internal chunk
+    let events = (0..N)
+        .map(|i| {
+            event(
+                &format!("e{i}"),
+                Priority::Normal,
+                at(0),
+                &[(&format!("j{i}"), "s", "crm")],
+            )
+        })
+        .collect();
+    store.publish(events, T0).await.unwrap();
+    let mut left = N;
+    while left > 0 {
+        let jobs = store
+            .claim(claim("crm", 256, at(0), 30))
+            .await
+            .unwrap()
+            .jobs;
+        left -= jobs.len();
+        let dead = jobs
+            .iter()
+            .map(|j| {
+                done(
+                    j,
+                    OutcomeClass::Permanent,
+                    Some(400),
+                    at(1),
+                    JobNext::Dead { reason: "x".into() },
+                )
+            })
+            .collect();
+        store.complete(dead).await.unwrap();
+    }
+    assert_eq!(
+        store.retry_jobs(JobFilter::default(), at(2)).await.unwrap(),
+        N as u64
+    );
+    let still_dead = JobFilter {
+        state: Some(JobState::Dead),
+        ..JobFilter::default()
+    };
+    assert!(
+        store
+            .list_jobs(still_dead, 10, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

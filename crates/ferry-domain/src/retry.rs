@@ -48,7 +48,7 @@ impl RetryPolicy {
         let exponent = n.saturating_sub(1).min(62) as i32;
         let capped = (base * 2f64.powi(exponent)).min(cap);
         let factor = 1.0 - 0.25 * jitter.clamp(0.0, 1.0);
-        SignedDuration::from_secs_f64(capped * factor)
+        SignedDuration::try_from_secs_f64(capped * factor).unwrap_or(SignedDuration::MAX)
     }
 }
 

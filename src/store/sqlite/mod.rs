@@ -250,9 +250,21 @@ impl Store for SqliteStore {
     }
 
     async fn retry_jobs(&self, filter: JobFilter, now: Timestamp) -> StoreResult<u64> {
-        self.writer
-            .write(move |conn| ops::retry_jobs(conn, &filter, now))
-            .await
+        // In chunks, each its own write: a bulk retry of a million dead letters must not
+        // hold up publishing for the whole of it.
+        const CHUNK: usize = 1000;
+        let mut total = 0;
+        loop {
+            let filter = filter.clone();
+            let done = self
+                .writer
+                .write(move |conn| ops::retry_jobs(conn, &filter, now, CHUNK))
+                .await?;
+            total += done;
+            if done < CHUNK as u64 {
+                return Ok(total);
+            }
+        }
     }
 
     async fn cancel_job(
@@ -271,6 +283,10 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| ops::prune(conn, cutoffs, limit))
             .await
+    }
+
+    async fn open_jobs_by_client(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.read(read::open_jobs_by_client).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

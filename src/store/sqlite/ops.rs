@@ -168,7 +168,7 @@ pub fn complete(conn: &Connection, completions: &[Completion]) -> StoreResult<Ve
         .map_err(sql_error)?;
     let mut record = conn
         .prepare_cached(
-            "INSERT OR REPLACE INTO attempts (job_seq, number, at, duration_ms, class, status, body, error)
+            "INSERT INTO attempts (job_seq, number, at, duration_ms, class, status, body, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .map_err(sql_error)?;
@@ -277,7 +277,13 @@ pub fn retry_job(conn: &Connection, id: &str, now: Timestamp) -> StoreResult<Job
     job_by_id(conn, id)
 }
 
-pub fn retry_jobs(conn: &Connection, filter: &JobFilter, now: Timestamp) -> StoreResult<u64> {
+/// Reopens up to `limit` jobs the filter matches; the caller repeats until fewer come back.
+pub fn retry_jobs(
+    conn: &Connection,
+    filter: &JobFilter,
+    now: Timestamp,
+    limit: usize,
+) -> StoreResult<u64> {
     let state = filter.state.unwrap_or(JobState::Dead);
     if !state.can_retry() {
         return Err(StoreError::Conflict(format!(
@@ -290,11 +296,13 @@ pub fn retry_jobs(conn: &Connection, filter: &JobFilter, now: Timestamp) -> Stor
     };
     let mut values = vec![rusqlite::types::Value::Integer(micros(now))];
     let conditions = filter_sql(&filter, &mut values);
+    values.push(rusqlite::types::Value::Integer(limit as i64));
+    let sql = format!(
+        "UPDATE jobs SET {REOPEN} WHERE seq IN (SELECT seq FROM jobs WHERE {conditions} LIMIT ?{})",
+        values.len()
+    );
     let changed = conn
-        .execute(
-            &format!("UPDATE jobs SET {REOPEN} WHERE {conditions}"),
-            params_from_iter(values),
-        )
+        .execute(&sql, params_from_iter(values))
         .map_err(sql_error)?;
     Ok(changed as u64)
 }

@@ -145,3 +145,14 @@ pub fn expired_leases(
     .collect::<Result<_, _>>()
     .map_err(sql_error)
 }
+
+pub fn open_jobs_by_client(conn: &Connection) -> StoreResult<Vec<(String, u64)>> {
+    conn.prepare_cached(
+        "SELECT client, COUNT(*) FROM jobs WHERE state IN ('pending', 'running') GROUP BY client ORDER BY client",
+    )
+    .map_err(sql_error)?
+    .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)?.max(0) as u64)))
+    .map_err(sql_error)?
+    .collect::<Result<_, _>>()
+    .map_err(sql_error)
+}
