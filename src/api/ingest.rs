@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::http::HeaderMap;
+use base64::Engine;
 use ferry_domain::event::{validate_event_id, validate_key, validate_topic};
 use ferry_domain::{Priority, Timestamp};
 use serde::Deserialize;
@@ -278,7 +279,21 @@ pub fn structured_cloudevent(body: &[u8]) -> Result<PublishRequest, ApiError> {
             }
         }
     }
-    let data = data.or(data_base64).unwrap_or_else(|| "null".to_owned());
+    let data = match (data, data_base64) {
+        (Some(data), _) => data,
+        // Binary data travels base64-encoded; decoded, it is read like a binary-mode body.
+        (None, Some(encoded)) => {
+            let text: String = serde_json::from_str(&encoded)
+                .map_err(|_| ApiError::invalid("CloudEvents data_base64 must be a string"))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| {
+                    ApiError::invalid(format!("CloudEvents data_base64 is not base64: {e}"))
+                })?;
+            cloudevent_data(attrs.get("datacontenttype").map(String::as_str), &bytes)?
+        }
+        (None, None) => "null".to_owned(),
+    };
     from_cloudevent(attrs, data)
 }
 
@@ -287,10 +302,15 @@ pub fn binary_cloudevent(headers: &HeaderMap, body: &[u8]) -> Result<PublishRequ
     let mut attrs = BTreeMap::new();
     for (name, value) in headers {
         if let Some(attr) = name.as_str().strip_prefix("ce-") {
+            // The HTTP binding percent-encodes what a header cannot carry.
             let text = value
                 .to_str()
-                .map_err(|_| ApiError::malformed(format!("header {name} is not visible ASCII")))?;
-            attrs.insert(attr.to_owned(), text.to_owned());
+                .ok()
+                .and_then(|v| percent_encoding::percent_decode_str(v).decode_utf8().ok())
+                .ok_or_else(|| {
+                    ApiError::malformed(format!("header {name} is not percent-encoded UTF-8"))
+                })?;
+            attrs.insert(attr.to_owned(), text.into_owned());
         }
     }
     let content_type = headers
@@ -460,6 +480,11 @@ mod tests {
             structured_cloudevent(br#"{"specversion":"1.0","type":"t","source":"s"}"#).is_err(),
             "id is required"
         );
+        let b64 = structured_cloudevent(
+            br#"{"specversion":"1.0","type":"t","source":"s","id":"2","datacontenttype":"application/json","data_base64":"eyJhIjogMX0="}"#,
+        )
+        .unwrap();
+        assert_eq!(b64.data, r#"{"a": 1}"#);
     }
 
     #[test]
@@ -475,7 +500,12 @@ mod tests {
         ] {
             h.insert(k, HeaderValue::from_static(v));
         }
+        h.insert("ce-region", HeaderValue::from_static("Z%C3%BCrich"));
         let e = binary_cloudevent(&h, br#"{"total": 3}"#).unwrap();
+        assert_eq!(
+            e.attributes.get("region").map(String::as_str),
+            Some("Zürich")
+        );
         assert_eq!(
             (e.topic.as_str(), e.key.as_deref()),
             ("order.created", Some("o1"))

@@ -5,7 +5,7 @@ use ferry_domain::Timestamp;
 use serde::Serialize;
 
 use crate::envelope::EventEnvelope;
-use crate::store::{AttemptRecord, Delivery, EventDetail, JobRecord, LastOutcome};
+use crate::store::{AttemptRecord, DeliveryRecord, EventDetail, JobRecord, LastOutcome};
 
 #[derive(Serialize)]
 pub struct OutcomeJson<'a> {
@@ -127,8 +127,8 @@ pub struct DeliveryJson<'a> {
     pub response: ResponseJson,
 }
 
-impl<'a> From<&'a Delivery> for DeliveryJson<'a> {
-    fn from(d: &'a Delivery) -> Self {
+impl<'a> From<&'a DeliveryRecord> for DeliveryJson<'a> {
+    fn from(d: &'a DeliveryRecord) -> Self {
         DeliveryJson {
             job_id: &d.job.id,
             subscription: &d.job.subscription,

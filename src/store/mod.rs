@@ -105,7 +105,7 @@ pub struct AttemptRecord {
 
 /// A job with its event's latest attempt, as `GET /v1/events/{id}` shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
+pub struct DeliveryRecord {
     pub job: JobRecord,
     pub last_attempt: Option<AttemptRecord>,
 }
@@ -113,7 +113,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventDetail {
     pub event: StoredEvent,
-    pub deliveries: Vec<Delivery>,
+    pub deliveries: Vec<DeliveryRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

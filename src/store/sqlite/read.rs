@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use super::rows::{self, micros};
 use super::{filter_sql, sql_error};
 use crate::store::{
-    Cursor, Delivery, EventDetail, ExpiredLease, JobDetail, JobFilter, JobHandle, JobRecord, Lease,
-    Page, StoreResult,
+    Cursor, DeliveryRecord, EventDetail, ExpiredLease, JobDetail, JobFilter, JobHandle, JobRecord,
+    Lease, Page, StoreResult,
 };
 
 pub fn event(conn: &Connection, id: &str) -> StoreResult<Option<EventDetail>> {
@@ -47,7 +47,7 @@ pub fn event(conn: &Connection, id: &str) -> StoreResult<Option<EventDetail>> {
         } else {
             None
         };
-        deliveries.push(Delivery { job, last_attempt });
+        deliveries.push(DeliveryRecord { job, last_attempt });
     }
     Ok(Some(EventDetail { event, deliveries }))
 }
