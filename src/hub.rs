@@ -36,7 +36,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ClientConfig, ClientKind, Config};
 use crate::dispatch::waiters::EventWaiters;
 use crate::dispatch::{Deps, Dispatcher, LaneSettings};
-use crate::store::{self, NewEvent, NewJob, PublishOutcome, Store, StoreError};
+use crate::store::{self, NewEvent, NewJob, PublishOutcome, Store, StoreError, StoredEvent};
 use crate::{api, ids, retention};
 
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +218,7 @@ impl Core {
                 client: s.client.clone(),
             })
             .collect();
-        NewEvent {
+        let event = StoredEvent {
             id: request.id.unwrap_or_else(ids::new_event_id),
             topic: request.topic,
             key: request.key,
@@ -226,8 +226,8 @@ impl Core {
             attributes: request.attributes,
             priority: request.priority,
             created_at: request.created_at.unwrap_or(now),
-            jobs,
-        }
+        };
+        NewEvent { event, jobs }
     }
 
     /// Stores events durably (all or nothing) and wakes the lanes that have new work.

@@ -58,7 +58,7 @@ pub async fn publish(
     let wait = ingest::prefer_wait(&headers)?;
     let now = core.clock.now();
     let event = core.fan_out(request, now);
-    let id = event.id.clone();
+    let id = event.event.id.clone();
     let outcome = core.publish(vec![event], now).await?;
     let duplicate = outcome.first() == Some(&PublishOutcome::Duplicate);
 
@@ -170,7 +170,7 @@ pub async fn publish_batch(
     let requests = ingest::batch(content_type, &body)?;
     let now = core.clock.now();
     let events: Vec<_> = requests.into_iter().map(|r| core.fan_out(r, now)).collect();
-    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    let ids: Vec<String> = events.iter().map(|e| e.event.id.clone()).collect();
     let outcomes = core.publish(events, now).await?;
     let duplicates = outcomes
         .iter()

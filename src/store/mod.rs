@@ -23,14 +23,7 @@ use ferry_domain::{CancelReason, JobState, OutcomeClass, Priority, Timestamp};
 /// An event to store, with the jobs its fan-out produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
-    pub id: String,
-    pub topic: String,
-    pub key: Option<String>,
-    /// The event's `data`, as validated JSON text.
-    pub data: String,
-    pub attributes: BTreeMap<String, String>,
-    pub priority: Priority,
-    pub created_at: Timestamp,
+    pub event: StoredEvent,
     pub jobs: Vec<NewJob>,
 }
 
@@ -48,11 +41,13 @@ pub enum PublishOutcome {
     Duplicate,
 }
 
+/// An event as the store keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub id: String,
     pub topic: String,
     pub key: Option<String>,
+    /// The event's `data`, as validated JSON text.
     pub data: String,
     pub attributes: BTreeMap<String, String>,
     pub priority: Priority,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ferry::domain::{CancelReason, JobState, OutcomeClass, Priority, SignedDuration, Timestamp};
 use ferry::store::{
     AttemptRecord, ClaimRequest, ClaimedJob, Completion, Cursor, JobFilter, JobNext, NewEvent,
-    NewJob, PruneCutoffs, PublishOutcome, Store, StoreError,
+    NewJob, PruneCutoffs, PublishOutcome, Store, StoreError, StoredEvent,
 };
 
 /// A fresh SQLite store in its own directory (kept alive by the returned guard).
@@ -30,13 +30,15 @@ fn event(
     jobs: &[(&str, &str, &str)],
 ) -> NewEvent {
     NewEvent {
-        id: id.to_owned(),
-        topic: "customer.updated".to_owned(),
-        key: Some(format!("key-{id}")),
-        data: r#"{"n": 1}"#.to_owned(),
-        attributes: BTreeMap::from([("region".to_owned(), "eu".to_owned())]),
-        priority,
-        created_at: created,
+        event: StoredEvent {
+            id: id.to_owned(),
+            topic: "customer.updated".to_owned(),
+            key: Some(format!("key-{id}")),
+            data: r#"{"n": 1}"#.to_owned(),
+            attributes: BTreeMap::from([("region".to_owned(), "eu".to_owned())]),
+            priority,
+            created_at: created,
+        },
         jobs: jobs
             .iter()
             .map(|(job, sub, client)| NewJob {
@@ -191,7 +193,7 @@ async fn publishing_an_existing_id_creates_nothing(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let mut again = event("e1", Priority::Low, at(5), &[("j9", "s", "crm")]);
-    again.topic = "other.topic".into();
+    again.event.topic = "other.topic".into();
     assert_eq!(
         store.publish(vec![again], T0).await.unwrap(),
         [PublishOutcome::Duplicate]

@@ -49,13 +49,7 @@ impl SqliteStore {
 
     fn open_blocking(path: PathBuf, options: Options) -> StoreResult<SqliteStore> {
         let mut conn = open_writer_connection(&path)?;
-        let found = schema::version(&conn).map_err(sql_error)?;
-        if found > schema::LATEST {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                expected: schema::LATEST,
-            });
-        }
+        let found = schema_version_known(&conn)?;
         if found < schema::LATEST {
             if !options.migrate {
                 return Err(StoreError::NeedsMigration {
@@ -104,18 +98,24 @@ fn open_writer_connection(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
+/// The file's schema version, refused when a newer Ferry wrote it.
+fn schema_version_known(conn: &Connection) -> StoreResult<i64> {
+    let found = schema::version(conn).map_err(sql_error)?;
+    if found > schema::LATEST {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            expected: schema::LATEST,
+        });
+    }
+    Ok(found)
+}
+
 /// Applies migrations to the file and returns the version reached.
 pub async fn migrate_file(path: &Path) -> StoreResult<i64> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn = open_writer_connection(&path)?;
-        let found = schema::version(&conn).map_err(sql_error)?;
-        if found > schema::LATEST {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                expected: schema::LATEST,
-            });
-        }
+        schema_version_known(&conn)?;
         schema::migrate(&mut conn).map_err(sql_error)
     })
     .await
@@ -310,13 +310,15 @@ mod tests {
 
     fn big_event(id: usize) -> NewEvent {
         NewEvent {
-            id: format!("e{id}"),
-            topic: "t".into(),
-            key: None,
-            data: format!("\"{}\"", "x".repeat(20_000)),
-            attributes: BTreeMap::new(),
-            priority: Priority::Normal,
-            created_at: Timestamp::UNIX_EPOCH,
+            event: crate::store::StoredEvent {
+                id: format!("e{id}"),
+                topic: "t".into(),
+                key: None,
+                data: format!("\"{}\"", "x".repeat(20_000)),
+                attributes: BTreeMap::new(),
+                priority: Priority::Normal,
+                created_at: Timestamp::UNIX_EPOCH,
+            },
             jobs: vec![NewJob {
                 id: format!("j{id}"),
                 subscription: "s".into(),

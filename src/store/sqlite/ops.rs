@@ -31,7 +31,7 @@ pub fn publish(
         .map_err(sql_error)?;
     let mut outcomes = Vec::with_capacity(events.len());
     let now = micros(now);
-    for event in events {
+    for NewEvent { event, jobs } in events {
         let created = micros(event.created_at);
         let inserted = insert_event
             .execute(params![
@@ -48,7 +48,7 @@ pub fn publish(
             outcomes.push(PublishOutcome::Duplicate);
             continue;
         }
-        for job in &event.jobs {
+        for job in jobs {
             insert_job
                 .execute(params![
                     job.id,
