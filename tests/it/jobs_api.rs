@@ -691,14 +691,7 @@ async fn cancelling_a_pending_job_makes_it_cancelled_by_the_operator() {
     let id = only_job(&hub, &event).await;
     wait_parked(&hub, &id, 1).await;
 
-    let r = hub
-        .post(
-            &format!("/v1/jobs/{id}/cancel"),
-            "application/json",
-            "",
-            &[],
-        )
-        .await;
+    let r = job_action(&hub, &id, "cancel").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let answer = r.json();
     assert_job_shape(&answer);
@@ -715,14 +708,7 @@ async fn cancelling_a_pending_job_makes_it_cancelled_by_the_operator() {
     let (listed, _) = page(&hub, "state=cancelled").await;
     assert_eq!(ids(&listed), vec![id.clone()]);
 
-    let again = hub
-        .post(
-            &format!("/v1/jobs/{id}/cancel"),
-            "application/json",
-            "",
-            &[],
-        )
-        .await;
+    let again = job_action(&hub, &id, "cancel").await;
     assert_conflict(&again, "cancelling a cancelled job");
     assert_eq!(down.requests().len(), 1);
 }
@@ -737,14 +723,7 @@ async fn only_pending_jobs_can_be_cancelled() {
     let running = only_job(&hub, &hub.publish(json!({"topic": "t.slow"})).await).await;
     hub.wait_job(&running, "running").await;
     for (id, state) in [(&done, "succeeded"), (&dead, "dead"), (&running, "running")] {
-        let r = hub
-            .post(
-                &format!("/v1/jobs/{id}/cancel"),
-                "application/json",
-                "",
-                &[],
-            )
-            .await;
+        let r = job_action(&hub, &id, "cancel").await;
         assert_conflict(&r, &format!("cancelling a {state} job"));
         assert_eq!(job(&hub, id).await["state"], state, "nothing changed");
     }
@@ -779,9 +758,7 @@ async fn retrying_a_dead_job_gives_it_a_fresh_window_and_delivers_it() {
     // retried; with the old, spent window it would be dead again at once.
     dest.script([Reply::status(503)]);
     dest.always(Reply::ok());
-    let r = hub
-        .post(&format!("/v1/jobs/{id}/retry"), "application/json", "", &[])
-        .await;
+    let r = job_action(&hub, &id, "retry").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let answer = r.json();
     assert_job_shape(&answer);
@@ -830,18 +807,9 @@ async fn a_cancelled_job_can_be_retried_and_is_then_delivered() {
     let event = hub.publish(json!({"topic": "t.hold"})).await;
     let id = only_job(&hub, &event).await;
     wait_parked(&hub, &id, 1).await;
-    let r = hub
-        .post(
-            &format!("/v1/jobs/{id}/cancel"),
-            "application/json",
-            "",
-            &[],
-        )
-        .await;
+    let r = job_action(&hub, &id, "cancel").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = hub
-        .post(&format!("/v1/jobs/{id}/retry"), "application/json", "", &[])
-        .await;
+    let r = job_action(&hub, &id, "retry").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let answer = r.json();
     assert_eq!(answer["state"], "pending", "cancelled → pending: {answer}");
@@ -864,9 +832,7 @@ async fn only_dead_or_cancelled_jobs_can_be_retried() {
         (&pending, "pending"),
         (&running, "running"),
     ] {
-        let r = hub
-            .post(&format!("/v1/jobs/{id}/retry"), "application/json", "", &[])
-            .await;
+        let r = job_action(&hub, &id, "retry").await;
         assert_conflict(&r, &format!("retrying a {state} job"));
         assert_eq!(job(&hub, id).await["state"], state, "nothing changed");
     }
@@ -907,14 +873,7 @@ async fn bulk_retry_takes_the_list_filter_and_defaults_to_dead_jobs() {
     }
     wait_parked(&hub, &pending, 1).await;
     wait_parked(&hub, &cancelled, 1).await;
-    let r = hub
-        .post(
-            &format!("/v1/jobs/{cancelled}/cancel"),
-            "application/json",
-            "",
-            &[],
-        )
-        .await;
+    let r = job_action(&hub, &cancelled, "cancel").await;
     assert_eq!(r.status, 200, "{}", r.text());
     hub.wait_job(&succeeded, "succeeded").await;
 
@@ -998,14 +957,7 @@ async fn a_job_never_tried_can_be_cancelled_and_shows_its_nulls() {
     assert_eq!(waiting["cancel_reason"], Value::Null, "{waiting}");
     assert_eq!(waiting["history"], json!([]), "{waiting}");
 
-    let r = hub
-        .post(
-            &format!("/v1/jobs/{second}/cancel"),
-            "application/json",
-            "",
-            &[],
-        )
-        .await;
+    let r = job_action(&hub, &second, "cancel").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["state"], "cancelled");
     assert_eq!(r.json()["cancel_reason"], "operator");
@@ -1046,4 +998,15 @@ async fn the_key_filter_matches_keys_with_reserved_characters() {
         );
         assert_eq!(items[0]["key"], *key);
     }
+}
+
+/// `POST /v1/jobs/{id}/{action}` with an empty body.
+async fn job_action(hub: &TestHub, id: &str, action: &str) -> Response {
+    hub.post(
+        &format!("/v1/jobs/{id}/{action}"),
+        "application/json",
+        "",
+        &[],
+    )
+    .await
 }

@@ -83,6 +83,23 @@ fn done(
     }
 }
 
+/// Publishes event `e1` with one job `j1` for client `crm` at time 0, and claims it.
+async fn one_claimed(store: &Arc<dyn Store>, lease_secs: i64) -> ClaimedJob {
+    store
+        .publish(
+            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
+            T0,
+        )
+        .await
+        .unwrap();
+    store
+        .claim(claim("crm", 1, at(0), lease_secs))
+        .await
+        .unwrap()
+        .jobs
+        .remove(0)
+}
+
 fn ids(page: &ferry::store::Page<ferry::store::JobRecord>) -> Vec<&str> {
     page.items.iter().map(|j| j.id.as_str()).collect()
 }
@@ -281,19 +298,7 @@ async fn claims_take_higher_priority_first_then_oldest(store: Arc<dyn Store>) {
 }
 
 async fn claims_skip_jobs_not_yet_due_and_report_the_next(store: Arc<dyn Store>) {
-    store
-        .publish(
-            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
-            T0,
-        )
-        .await
-        .unwrap();
-    let job = store
-        .claim(claim("crm", 1, at(0), 30))
-        .await
-        .unwrap()
-        .jobs
-        .remove(0);
+    let job = one_claimed(&store, 30).await;
     let accepted = store
         .complete(vec![done(
             &job,
@@ -322,19 +327,7 @@ async fn claims_skip_jobs_not_yet_due_and_report_the_next(store: Arc<dyn Store>)
 }
 
 async fn completions_are_fenced_by_the_lease_token(store: Arc<dyn Store>) {
-    store
-        .publish(
-            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
-            T0,
-        )
-        .await
-        .unwrap();
-    let job = store
-        .claim(claim("crm", 1, at(0), 30))
-        .await
-        .unwrap()
-        .jobs
-        .remove(0);
+    let job = one_claimed(&store, 30).await;
     let mut forged = done(
         &job,
         OutcomeClass::Success,
@@ -372,19 +365,7 @@ async fn completions_are_fenced_by_the_lease_token(store: Arc<dyn Store>) {
 }
 
 async fn a_stalled_worker_cannot_overwrite_its_successor(store: Arc<dyn Store>) {
-    store
-        .publish(
-            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
-            T0,
-        )
-        .await
-        .unwrap();
-    let stalled = store
-        .claim(claim("crm", 1, at(0), 10))
-        .await
-        .unwrap()
-        .jobs
-        .remove(0);
+    let stalled = one_claimed(&store, 10).await;
     assert!(
         store.expired_leases(at(9), 10).await.unwrap().is_empty(),
         "not expired yet"
@@ -448,19 +429,7 @@ async fn a_stalled_worker_cannot_overwrite_its_successor(store: Arc<dyn Store>) 
 }
 
 async fn released_jobs_are_pending_again_unattempted(store: Arc<dyn Store>) {
-    store
-        .publish(
-            vec![event("e1", Priority::Normal, at(0), &[("j1", "s", "crm")])],
-            T0,
-        )
-        .await
-        .unwrap();
-    let job = store
-        .claim(claim("crm", 1, at(0), 30))
-        .await
-        .unwrap()
-        .jobs
-        .remove(0);
+    let job = one_claimed(&store, 30).await;
     let mut wrong = job.lease;
     wrong.token = wrong.token.wrapping_add(1);
     assert_eq!(
