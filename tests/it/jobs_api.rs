@@ -723,7 +723,7 @@ async fn only_pending_jobs_can_be_cancelled() {
     let running = only_job(&hub, &hub.publish(json!({"topic": "t.slow"})).await).await;
     hub.wait_job(&running, "running").await;
     for (id, state) in [(&done, "succeeded"), (&dead, "dead"), (&running, "running")] {
-        let r = job_action(&hub, &id, "cancel").await;
+        let r = job_action(&hub, id, "cancel").await;
         assert_conflict(&r, &format!("cancelling a {state} job"));
         assert_eq!(job(&hub, id).await["state"], state, "nothing changed");
     }
@@ -832,7 +832,7 @@ async fn only_dead_or_cancelled_jobs_can_be_retried() {
         (&pending, "pending"),
         (&running, "running"),
     ] {
-        let r = job_action(&hub, &id, "retry").await;
+        let r = job_action(&hub, id, "retry").await;
         assert_conflict(&r, &format!("retrying a {state} job"));
         assert_eq!(job(&hub, id).await["state"], state, "nothing changed");
     }
